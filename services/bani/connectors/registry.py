@@ -78,17 +78,39 @@ class ConnectorRegistry:
                 setting="dialect",
             )
         try:
-            connector = entry.load()
+            connector: object = entry.load()
         except ImportError as exc:
             raise ConfigurationError(
                 f"the connector for {dialect!r} ({entry.value}) cannot be imported: {exc}",
                 connector=name,
             ) from exc
-        if not (isinstance(connector, type) and issubclass(connector, SourceConnector | SinkConnector)):
+        if not (
+            isinstance(connector, type) and issubclass(connector, SourceConnector | SinkConnector)
+        ):
             raise ConfigurationError(
                 f"entry point {entry.name} = {entry.value} is not a bani connector class",
                 connector=name,
             )
         with cls._lock:
             cls._loaded[name] = connector
+        return connector
+
+    @classmethod
+    def get_source(cls, dialect: str) -> type[SourceConnector]:
+        """The connector class for ``dialect``, which must be able to read."""
+        connector = cls.get(dialect)
+        if not issubclass(connector, SourceConnector):
+            raise ConfigurationError(
+                f"the {dialect!r} connector cannot be a source", connector=dialect
+            )
+        return connector
+
+    @classmethod
+    def get_sink(cls, dialect: str) -> type[SinkConnector]:
+        """The connector class for ``dialect``, which must be able to write."""
+        connector = cls.get(dialect)
+        if not issubclass(connector, SinkConnector):
+            raise ConfigurationError(
+                f"the {dialect!r} connector cannot be a target", connector=dialect
+            )
         return connector

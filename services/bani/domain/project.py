@@ -177,10 +177,10 @@ class ConnectionConfig:
                     f"a SQLite DSN is sqlite:///relative.db or sqlite:////absolute.db, not {url}",
                     setting="dsn",
                 )
-            database = path[3:].split("?", 1)[0]
-            if not database:
+            file_path = path[3:].split("?", 1)[0]
+            if not file_path:
                 raise ConfigurationError(f"no database file in {url}", setting="dsn")
-            return cls(dialect=dialect, database=database, options=options)
+            return cls(dialect=dialect, database=file_path, options=options)
         try:
             port = parts.port
         except ValueError:

@@ -60,6 +60,7 @@ class ErrorContext:
     chunk_id: str | None = None
     setting: str | None = None
     sqlstate: str | None = None
+    constraint: str | None = None
 
     def merged(self, **changes: str | None) -> ErrorContext:
         """Return a copy where the given non-None fields replace ours."""
@@ -85,6 +86,8 @@ class ErrorContext:
             parts.append(f"chunk {self.chunk_id}")
         if self.setting:
             parts.append(f"setting {self.setting}")
+        if self.constraint:
+            parts.append(f'constraint "{self.constraint}"')
         if self.sqlstate:
             parts.append(f"sqlstate {self.sqlstate}")
         return ", ".join(parts)

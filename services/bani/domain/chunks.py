@@ -2,7 +2,9 @@
 
 A table is moved as chunks.  A chunk is what one Flight stream carries and one
 target transaction commits: its rows *and* a marker row in the target's
-bookkeeping table ``_bani_flight_chunks``.  A chunk whose marker exists is
+bookkeeping table ``_bani_flight_chunks``.  A marker is keyed by
+``(run_id, schema, table, chunk_id)``: chunk ids are unique within a table of a
+run, not across tables (every table may have a chunk ``0000``).  A chunk whose marker exists is
 never written again, which makes a resumed run exactly-once.
 
 A :class:`KeyRange` picks a chunk's rows by a single integer key as a

@@ -39,6 +39,7 @@ from types import TracebackType
 from typing import ClassVar, Literal, Self
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bani.domain.chunks import ChunkMarker, CommittedChunk, KeyRange
 from bani.domain.project import ConnectionConfig
@@ -134,6 +135,17 @@ class _ConnectorBase(ABC):
         """Quote one identifier for this dialect (ANSI double quotes by default)."""
         return quote_ansi_identifier(name)
 
+    def ping(self) -> None:
+        """Raise unless the database answers now (the services' readiness probe).
+
+        The default reads the schema, which is correct but heavy; connectors
+        override it with a trivial round trip.
+        """
+        if isinstance(self, SourceConnector):
+            self.introspect_schema()
+        elif isinstance(self, SinkConnector):
+            self.execute_sql("SELECT 1")
+
     def __enter__(self) -> Self:
         return self
 
@@ -179,6 +191,30 @@ class SourceConnector(_ConnectorBase):
     @abstractmethod
     def estimate_row_count(self, table_name: str, schema_name: str) -> int:
         """A cheap row estimate (statistics where the database keeps them)."""
+
+    def key_bounds(
+        self, table_name: str, schema_name: str, column: str, filter_sql: str | None = None
+    ) -> tuple[int | None, int | None, int]:
+        """``(min, max, rows)`` of an integer key column (under ``filter_sql``).
+
+        The reader plans key-range chunks from it.  The default scans the key
+        column alone in bounded batches; connectors answer from the database
+        (``SELECT min, max, count``, an index lookup) instead.
+        """
+        low: int | None = None
+        high: int | None = None
+        rows = 0
+        for batch in self.read_table(
+            table_name, schema_name, columns=[column], filter_sql=filter_sql, batch_size=65_536
+        ):
+            rows += batch.num_rows
+            extremes = pc.min_max(batch.column(0))
+            lo, hi = extremes["min"].as_py(), extremes["max"].as_py()
+            if lo is None or hi is None:
+                continue
+            low = lo if low is None else min(low, lo)
+            high = hi if high is None else max(high, hi)
+        return low, high, rows
 
     def read_chunk(
         self,

@@ -111,7 +111,7 @@ class ReaderServer(BaniFlightServer):
 
     def probe(self) -> bool:
         try:
-            self.catalog.refresh()
+            self.source.ping()
         except Exception as exc:  # any failure means "not ready"; the reason is kept
             self.probe_error = str(exc)
             return False

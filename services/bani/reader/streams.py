@@ -22,7 +22,6 @@ from collections.abc import Iterator, Sequence
 from typing import Final
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyarrow import flight
 
 from bani.connectors.base import SourceConnector
@@ -128,33 +127,13 @@ class KeyBounds:
 def key_bounds(
     source: SourceConnector, table: TableDefinition, key: str, filter_sql: str | None
 ) -> KeyBounds:
-    """Min, max and count of ``key`` (under ``filter_sql``), vectorized per batch.
+    """Min, max and count of ``key`` (under ``filter_sql``) from the connector.
 
-    A connector that offers ``key_bounds(table, schema, column, filter_sql)``
-    returning ``(min, max, rows)`` answers from the database (an index lookup);
-    otherwise the key column alone is scanned in bounded batches.
+    Connectors answer from the database where they can; the contract's
+    default scans the key column alone in bounded batches.
     """
-    fast = getattr(source, "key_bounds", None)
-    if callable(fast):
-        minimum, maximum, rows = fast(table.table_name, table.schema_name, key, filter_sql)
-        return KeyBounds(minimum, maximum, int(rows))
-    low: int | None = None
-    high: int | None = None
-    rows = 0
-    for batch in source.read_chunk(
-        table.table_name, table.schema_name, columns=[key], filter_sql=filter_sql,
-        batch_size=_KEY_SCAN_BATCH,
-    ):
-        if batch.num_rows == 0:
-            continue
-        rows += batch.num_rows
-        extremes = pc.min_max(batch.column(0))
-        lo, hi = extremes["min"].as_py(), extremes["max"].as_py()
-        if lo is None:
-            continue
-        low = lo if low is None else min(low, lo)
-        high = hi if high is None else max(high, hi)
-    return KeyBounds(low, high, rows)
+    minimum, maximum, rows = source.key_bounds(table.table_name, table.schema_name, key, filter_sql)
+    return KeyBounds(minimum, maximum, int(rows))
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, grant: ChunkGrant) -> pa.RecordBatch:

@@ -111,14 +111,8 @@ class WriterServer(BaniFlightServer):
         return self.sink if isinstance(self.sink, SourceConnector) else None
 
     def probe(self) -> bool:
-        ping = getattr(self.sink, "ping", None)
         try:
-            if callable(ping):
-                ping()
-            elif self.catalog.can_introspect:
-                self.catalog.refresh()
-            else:
-                self.sink.table_exists("_bani_flight_chunks", self.allowed_schemas[0])
+            self.sink.ping()
         except Exception as exc:  # any failure means "not ready"; the reason is kept
             self.probe_error = str(exc)
             return False

@@ -52,9 +52,16 @@ _TRANSIENT_CODES: Final = frozenset(
 class SQLiteFile:
     """One SQLite database file and the settings every connection to it gets."""
 
-    def __init__(self, path: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
+    def __init__(
+        self,
+        path: str,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        statement_timeout: float | None = None,
+    ) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        #: Seconds one step of a read (the query, then each batch fetch) may run.
+        self.statement_timeout = statement_timeout
         self._resolved = Path(path).expanduser().resolve()
 
     def exists(self) -> bool:

@@ -70,23 +70,35 @@ log = structlog.get_logger(__name__)
 
 #: ``ConnectionConfig.options`` key: seconds a writer waits for the write lock.
 OPTION_BUSY_TIMEOUT: Final = "busy_timeout"
+#: ``ConnectionConfig.options`` key: milliseconds one read step may run (filtered reads).
+OPTION_STATEMENT_TIMEOUT: Final = "statement_timeout_ms"
 
 
-def _busy_timeout(config: ConnectionConfig) -> float:
-    raw = config.options.get(OPTION_BUSY_TIMEOUT)
+def _non_negative(config: ConnectionConfig, option: str, unit: str) -> float | None:
+    raw = config.options.get(option)
     if raw is None or raw == "":
-        return DEFAULT_BUSY_TIMEOUT
+        return None
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
     if value < 0:
         raise ConfigurationError(
-            f"busy_timeout must be a non-negative number of seconds, got {raw!r}",
+            f"{option} must be a non-negative number of {unit}, got {raw!r}",
             connector=CONNECTOR,
-            setting=f"options.{OPTION_BUSY_TIMEOUT}",
+            setting=f"options.{option}",
         )
     return value
+
+
+def _busy_timeout(config: ConnectionConfig) -> float:
+    value = _non_negative(config, OPTION_BUSY_TIMEOUT, "seconds")
+    return DEFAULT_BUSY_TIMEOUT if value is None else value
+
+
+def _statement_timeout(config: ConnectionConfig) -> float | None:
+    value = _non_negative(config, OPTION_STATEMENT_TIMEOUT, "milliseconds")
+    return None if not value else value / 1000
 
 
 class SQLiteConnector(SourceConnector, SinkConnector):
@@ -138,7 +150,7 @@ class SQLiteConnector(SourceConnector, SinkConnector):
                 connector=CONNECTOR,
                 setting="database",
             )
-        file = SQLiteFile(path, _busy_timeout(config))
+        file = SQLiteFile(path, _busy_timeout(config), _statement_timeout(config))
         file.check()
         self._file = file
         log.debug("sqlite_connected", database=config.describe(), pool_size=pool_size)
@@ -185,6 +197,20 @@ class SQLiteConnector(SourceConnector, SinkConnector):
         return SQLiteReader(self._db).read_table(
             table_name, schema_name, columns, filter_sql, batch_size, key_range
         )
+
+    def ping(self) -> None:
+        """Open the file read-only and run a trivial query; a missing file fails."""
+        with self._db.read_only() as conn:
+            try:
+                conn.execute("SELECT 1").fetchone()
+            except sqlite3.Error as exc:
+                raise translate_error(exc, "read", self._db.path) from exc
+
+    def key_bounds(
+        self, table_name: str, schema_name: str, column: str, filter_sql: str | None = None
+    ) -> tuple[int | None, int | None, int]:
+        """``min``, ``max`` and ``count(*)`` in one query (an index or rowid lookup)."""
+        return SQLiteReader(self._db).key_bounds(table_name, schema_name, column, filter_sql)
 
     def estimate_row_count(self, table_name: str, schema_name: str) -> int:
         """An exact ``COUNT(*)``: SQLite keeps no row count statistic worth trusting."""

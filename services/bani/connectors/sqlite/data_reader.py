@@ -18,6 +18,7 @@ does not fit the column's Arrow type at all (text in an INTEGER column) is a
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -240,13 +241,59 @@ class SQLiteReader:
         plan = self.plan(table_name, schema_name, columns, filter_sql, key_range)
         return self._stream(plan, batch_size)
 
+    def key_bounds(
+        self, table_name: str, schema_name: str, column: str, filter_sql: str | None
+    ) -> tuple[int | None, int | None, int]:
+        """``(min, max, rows)`` of an integer key column in one query."""
+        with self._file.read_only() as conn:
+            try:
+                table = read_table_definition(conn, table_name, schema_name)
+                key = _choose_columns(table, [column])[0]
+                where, params = _where(table, filter_sql, None)
+                name = quote(key.name)
+                sql = (
+                    f"SELECT MIN({name}), MAX({name}), COUNT(*) "  # noqa: S608 - quoted names
+                    f"FROM {quote(table.table_name)}{where}"
+                )
+                low, high, rows = conn.execute(sql, params).fetchone()
+            except sqlite3.Error as exc:
+                raise translate_error(
+                    exc, "read", self._file.path, table=table_name, schema=MAIN_SCHEMA
+                ) from exc
+        for bound in (low, high):
+            if bound is not None and not isinstance(bound, int):
+                raise ReadFailed(
+                    f"key column {column!r} holds a non-integer value ({bound!r}); "
+                    "it cannot be split into key ranges",
+                    connector=CONNECTOR,
+                    table=table_name,
+                    column=column,
+                )
+        return low, high, int(rows)
+
     def _stream(self, plan: _ReadPlan, batch_size: int) -> Iterator[pa.RecordBatch]:
         table = plan.table.table_name
         with self._file.read_only() as conn:
+            deadline = _Deadline(conn, self._file.statement_timeout)
             try:
+                deadline.restart()
                 cursor = conn.execute(plan.sql, plan.params)
                 while rows := cursor.fetchmany(batch_size):
                     yield self._batch(plan, rows)
+                    deadline.restart()
+            except sqlite3.OperationalError as exc:
+                if deadline.expired:
+                    raise ReadFailed(
+                        f"reading stopped after the statement timeout of "
+                        f"{self._file.statement_timeout} s",
+                        connector=CONNECTOR,
+                        schema=MAIN_SCHEMA,
+                        table=table,
+                        setting="statement_timeout_ms",
+                    ) from exc
+                raise translate_error(
+                    exc, "read", self._file.path, table=table, schema=MAIN_SCHEMA
+                ) from exc
             except sqlite3.Error as exc:
                 raise translate_error(
                     exc, "read", self._file.path, table=table, schema=MAIN_SCHEMA
@@ -274,3 +321,32 @@ class SQLiteReader:
                     column=column.name,
                 ) from exc
         return pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
+
+
+class _Deadline:
+    """Interrupts a SQLite statement that runs longer than the statement timeout.
+
+    The clock restarts before the query and before each batch fetch, so the
+    timeout bounds the work SQLite does per step, not the time a slow client
+    takes to consume the stream.  SQLite calls the progress handler every
+    few thousand VM instructions; a non-zero return aborts the statement.
+    """
+
+    _INSTRUCTIONS: Final = 10_000
+
+    def __init__(self, conn: sqlite3.Connection, seconds: float | None) -> None:
+        self._seconds = seconds
+        self._until = 0.0
+        self.expired = False
+        if seconds is not None:
+            conn.set_progress_handler(self._check, self._INSTRUCTIONS)
+
+    def restart(self) -> None:
+        if self._seconds is not None:
+            self._until = time.monotonic() + self._seconds
+
+    def _check(self) -> int:
+        if time.monotonic() > self._until:
+            self.expired = True
+            return 1
+        return 0

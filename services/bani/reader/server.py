@@ -96,8 +96,12 @@ class ReaderServer(BaniFlightServer):
                 )
             self.catalog = SchemaCatalog(self.source)
             self._slots = threading.BoundedSemaphore(settings.pool_size)
+            # use_threads=False: compressing on Arrow's thread pool while the
+            # GeneratorStream holds the GIL deadlocks under parallel streams;
+            # each stream already has its own gRPC thread.
             self._ipc_options = pa.ipc.IpcWriteOptions(
-                compression=None if settings.compression == "none" else settings.compression
+                compression=None if settings.compression == "none" else settings.compression,
+                use_threads=False,
             )
             super().__init__(settings, runtime, tokens)
         except BaseException:

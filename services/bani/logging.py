@@ -247,6 +247,8 @@ def configure(
         old.close()
     root.addHandler(handler)
     root.setLevel(numeric_level)
+    # configure() decides the level: drop one an embedding caller set on bani's loggers.
+    std_logging.getLogger("bani").setLevel(std_logging.NOTSET)
     # grpc, psycopg, pymysql and pyarrow log through their own stdlib loggers,
     # which propagate to the root handler above: same format, same redaction.
 

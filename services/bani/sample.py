@@ -1,11 +1,11 @@
 """A sample SQLite database the project creates itself, and a copy through the connector API.
 
-``python -m bani.sample`` is the README's first command until the client lands
-the Flight services in the path: it creates ``sample.db`` (a small shop:
-customers, products, orders and order lines, with foreign keys, decimals,
-dates, BLOBs, unicode and NULLs), copies it to ``copy.db`` chunk by chunk with
-``write_chunk`` and compares row counts.  The same ``create_sample_database``
-serves tests and benchmarks.
+``create_sample_database`` makes the shop behind ``bani-flight sample-db`` (the
+README's main command): customers, products, orders and order lines, with
+foreign keys, decimals, dates, BLOBs, unicode and NULLs.  ``python -m
+bani.sample`` also copies it to ``copy.db`` through the connector API alone
+(no Flight services), chunk by chunk with ``write_chunk``, which shows the
+contract at work in a few lines.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from typing import ClassVar, Final
 import pyarrow as pa
 from pyarrow import flight
 
-from bani.connectors.base import SourceConnector
+from bani.connectors.base import SinkConnector, SourceConnector
 from bani.connectors.registry import ConnectorRegistry
 from bani.domain.chunks import KeyRange
 from bani.domain.schema import TableDefinition
@@ -113,14 +113,8 @@ class ReaderServer(BaniFlightServer):
     def action_specs(self) -> Sequence[ActionSpec]:
         return reader_actions(self)
 
-    def probe(self) -> bool:
-        try:
-            self.source.ping()
-        except Exception as exc:  # any failure means "not ready"; the reason is kept
-            self.probe_error = str(exc)
-            return False
-        self.probe_error = ""
-        return True
+    def database(self) -> SourceConnector | SinkConnector:
+        return self.source
 
     def close(self) -> None:
         for source in (self.source, self.filtered_source):

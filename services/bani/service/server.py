@@ -22,6 +22,7 @@ from google.protobuf.message import Message
 from pyarrow import flight
 
 import bani
+from bani.connectors.base import SinkConnector, SourceConnector
 from bani.logging import get_logger, new_call_context
 from bani.service.actions import ActionSpec, ActionTable
 from bani.service.auth import MIDDLEWARE_KEY, CallMiddlewareFactory, CallState, TokenSet
@@ -85,12 +86,22 @@ class BaniFlightServer(flight.FlightServerBase):  # type: ignore[misc]
         """The service's actions, in ``list_actions`` order."""
         raise NotImplementedError
 
+    def database(self) -> SourceConnector | SinkConnector:
+        """The connector whose database decides readiness."""
+        raise NotImplementedError
+
     def probe(self) -> bool:
-        """Readiness: True if the database answers right now.  Must not raise.
+        """Readiness: True if the database answers right now (``ping``).  Never raises.
 
         On False, ``probe_error`` says why (logged when readiness changes).
         """
-        raise NotImplementedError
+        try:
+            self.database().ping()
+        except Exception as exc:  # any failure means "not ready"; the reason is kept
+            self.probe_error = str(exc)
+            return False
+        self.probe_error = ""
+        return True
 
     def close(self) -> None:
         """Release database connections (after the server stopped)."""

@@ -110,14 +110,8 @@ class WriterServer(BaniFlightServer):
         """The sink as a reader (for table-stats), if its connector can read."""
         return self.sink if isinstance(self.sink, SourceConnector) else None
 
-    def probe(self) -> bool:
-        try:
-            self.sink.ping()
-        except Exception as exc:  # any failure means "not ready"; the reason is kept
-            self.probe_error = str(exc)
-            return False
-        self.probe_error = ""
-        return True
+    def database(self) -> SourceConnector | SinkConnector:
+        return self.sink
 
     def close(self) -> None:
         try:

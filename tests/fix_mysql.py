@@ -71,6 +71,12 @@ def mysql_dsn(mysql_server_dsn: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def mysql_dsn_2(mysql_server_dsn: str) -> Iterator[str]:
+    """A second new, empty database (a same-server target), dropped when the test ends."""
+    yield from mysql_dsn.__wrapped__(mysql_server_dsn)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
 def mysql_config(mysql_dsn: str) -> ConnectionConfig:
     """A :class:`ConnectionConfig` for the test's own database."""
     return ConnectionConfig.from_url(mysql_dsn)

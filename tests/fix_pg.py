@@ -51,6 +51,12 @@ def pg_dsn(pg_server_dsn: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_dsn_2(pg_server_dsn: str) -> Iterator[str]:
+    """A second new, empty database (a same-server target), dropped when the test ends."""
+    yield from pg_dsn.__wrapped__(pg_server_dsn)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
 def pg_config(pg_dsn: str) -> ConnectionConfig:
     """A :class:`ConnectionConfig` for the test's own database."""
     return ConnectionConfig.from_url(pg_dsn)

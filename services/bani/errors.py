@@ -37,6 +37,8 @@ __all__ = [
     "SchemaError",
     "SchemaMismatch",
     "TableNotFound",
+    "InvalidRequest",
+    "PoolBusy",
     "Terminal",
     "Transient",
     "TransientReadFailed",
@@ -191,7 +193,20 @@ class ConnectionFailed(Transient, BaniError, code="connection_failed"):
     """The database could not be reached or dropped the connection."""
 
 
+class PoolBusy(ConnectionFailed, code="pool_busy"):
+    """Every pooled database connection stayed in use for the whole bounded wait; retry later."""
+
+
 # -- schema and types ----------------------------------------------------------
+
+
+class InvalidRequest(Terminal, BaniError, code="invalid_request"):
+    """A request, descriptor or definition is malformed, unsafe or asks for something impossible.
+
+    It lives here, not in :mod:`bani.wire.errors`, because connectors raise it
+    too: a definition whose SQL text the connector will not render (see
+    :mod:`bani.sqlguard`) is refused the same way as a malformed message.
+    """
 
 
 class SchemaError(Terminal, BaniError, code="schema"):

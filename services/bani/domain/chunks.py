@@ -14,16 +14,34 @@ Connectors turn it into *bound parameters*, never into SQL text from a caller.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from bani.errors import ConfigurationError
 
-__all__ = ["BOOKKEEPING_TABLE", "RUNS_TABLE", "ChunkMarker", "CommittedChunk", "KeyRange"]
+__all__ = [
+    "BOOKKEEPING_TABLE",
+    "RESERVED_PREFIX",
+    "RUNS_TABLE",
+    "ChunkMarker",
+    "CommittedChunk",
+    "KeyRange",
+    "is_reserved_name",
+]
 
 #: The target-side table that records committed chunks.
 BOOKKEEPING_TABLE = "_bani_flight_chunks"
 #: The target-side table that records each run's chunk plan (``begin-run``).
 RUNS_TABLE = "_bani_flight_runs"
+
+#: Every object whose name starts so belongs to the writer's bookkeeping; no
+#: request may create, drop, truncate, write, index or alter one.
+RESERVED_PREFIX = "_bani_flight_"
+
+
+def is_reserved_name(name: str) -> bool:
+    """Whether ``name`` is (a case or compatibility-form variant of) a bookkeeping name."""
+    return unicodedata.normalize("NFKC", name).casefold().startswith(RESERVED_PREFIX)
 
 
 @dataclass(frozen=True)

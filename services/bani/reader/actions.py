@@ -38,15 +38,22 @@ def reader_actions(server: ReaderServer) -> list[ActionSpec]:
     """The reader's action table, bound to ``server``."""
 
     def schema(context: flight.ServerCallContext, request: SchemaRequest) -> SchemaResult:
-        whole = server.catalog.refresh()
-        if request.tables:
-            tables = tuple(server.catalog.table(ref.schema, ref.table) for ref in request.tables)
-            whole = DatabaseSchema(
-                tables=tables, source_dialect=whole.source_dialect, enum_types=whole.enum_types
-            )
-        return SchemaResult(schema=database_schema_to_proto(whole))
+        server.check_count("max_plan_tables", len(request.tables), "tables")
+        with server.plan_slot():
+            whole = server.catalog.refresh()
+            if request.tables:
+                tables = tuple(
+                    server.catalog.table(ref.schema, ref.table) for ref in request.tables
+                )
+                whole = DatabaseSchema(
+                    tables=tables, source_dialect=whole.source_dialect, enum_types=whole.enum_types
+                )
+            return SchemaResult(schema=database_schema_to_proto(whole))
 
     def stats(context: flight.ServerCallContext, request: TableStatsRequest) -> TableStatsResult:
+        server.check_count(
+            "max_plan_columns", len(request.columns), "columns", request.table.table or None
+        )
         table = server.catalog.table(request.table.schema, request.table.table)
         bind(schema=table.schema_name, table=table.table_name)
         filter_sql = None
@@ -57,7 +64,7 @@ def reader_actions(server: ReaderServer) -> list[ActionSpec]:
                     setting="--enable-filters",
                     table=table.table_name,
                 )
-            filter_sql = check_filter(request.filter_sql)
+            filter_sql = check_filter(request.filter_sql, server.source.dialect, table)
         schema = table_schema(table, list(request.columns))
         source = server.source_for(filter_sql)
         batches = source.read_chunk(

@@ -13,7 +13,7 @@ Pure functions, no I/O, unit-tested without a database:
 * :func:`chunk_id_for` names a chunk by its table and range, so the same
   range gets the same id in the original and the resumed run;
 * :func:`slice_batch` caps a record batch in rows and bytes;
-* :func:`check_filter` refuses filter text that could escape its WHERE.
+* :func:`check_filter` accepts a filter only as one expression over the table's columns.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from bani.domain.arrow_fields import parse_arrow_type
 from bani.domain.chunks import KeyRange
 from bani.domain.schema import TableDefinition
 from bani.errors import BaniError
+from bani.sqlguard import Purpose, Where, render_expression
 from bani.wire.errors import InvalidRequest
 
 __all__ = [
@@ -166,51 +167,26 @@ def slice_batch(batch: pa.RecordBatch, max_rows: int, max_bytes: int) -> Iterato
         yield batch.slice(offset, step)
 
 
-def check_filter(text: str) -> str:
-    """Refuse a filter that could end or escape its WHERE clause; returns it stripped.
+def check_filter(text: str, dialect: str, table: TableDefinition) -> str:
+    """The filter as one boolean expression over ``table``'s own columns, re-rendered.
 
-    Outside quoted strings and identifiers, the filter may not contain ``;``,
-    comments (``--``, ``/*``) or unbalanced parentheses.  This is a guard
-    against mistakes, not a sandbox: filters are trusted operator input, off
-    unless the reader is started with filters enabled, and run read-only.
+    The text is parsed with the source's own parser (:mod:`bani.sqlguard`) and
+    accepted only when it is one expression of columns of this table,
+    literals, operators and allow-listed functions: no subquery, no other
+    relation, no file, admin or catalog function, so a filter can neither
+    escape its WHERE nor read anything beyond the rows of its table.  What
+    runs is the expression rendered from the parse tree.
     """
+    where = Where(schema=table.schema_name, table=table.table_name, setting="filter_sql")
     body = text.strip()
     if not body:
-        raise InvalidRequest("the filter is empty", setting="filter_sql")
+        raise InvalidRequest("the filter is empty", setting="filter_sql", table=table.table_name)
     if len(body) > MAX_FILTER_CHARS:
         raise InvalidRequest(
             f"the filter is {len(body)} characters; at most {MAX_FILTER_CHARS}",
             setting="filter_sql",
+            table=table.table_name,
         )
-    if "\x00" in body:
-        raise InvalidRequest("the filter contains a NUL character", setting="filter_sql")
-    depth = 0
-    quote: str | None = None
-    i = 0
-    while i < len(body):
-        char = body[i]
-        if quote is not None:
-            if char == quote:
-                if i + 1 < len(body) and body[i + 1] == quote:
-                    i += 1  # doubled quote inside a quoted part
-                else:
-                    quote = None
-        elif char in ("'", '"', "`"):
-            quote = char
-        elif char == ";":
-            raise InvalidRequest("the filter may not contain ';'", setting="filter_sql")
-        elif body.startswith("--", i) or body.startswith("/*", i):
-            raise InvalidRequest("the filter may not contain comments", setting="filter_sql")
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:
-                raise InvalidRequest("the filter closes a parenthesis it did not open",
-                                     setting="filter_sql")
-        i += 1
-    if quote is not None:
-        raise InvalidRequest("the filter has an unterminated quote", setting="filter_sql")
-    if depth != 0:
-        raise InvalidRequest("the filter has unbalanced parentheses", setting="filter_sql")
-    return body
+    return render_expression(
+        body, dialect, Purpose.FILTER, where, [c.name for c in table.columns], parenthesize=True
+    )

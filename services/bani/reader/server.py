@@ -10,6 +10,14 @@
 * ``do_get``: redeems a ticket and streams its chunk (bounded batches, IPC
   compression, cancellation checked between batches).
 * ``do_action``: see :mod:`bani.reader.actions`.
+
+Planning is bounded: a request naming more key ranges, tables or columns than
+``--max-plan-ranges`` / ``--max-plan-tables`` / ``--max-plan-columns`` is
+refused before any work, the reader never plans more than
+``--max-plan-ranges`` chunks for a table (a huge table gets larger chunks),
+and at most ``--max-concurrent-plans`` plan requests (``get_flight_info``,
+``list_flights``, the ``schema`` action) run at once; others wait up to
+``--pool-wait-timeout`` and then get a transient ``busy`` error.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import ClassVar, Final
 
 import pyarrow as pa
@@ -43,17 +52,18 @@ from bani.service.auth import MIDDLEWARE_KEY, CallState, TokenSet
 from bani.service.errors import flight_boundary, guard_stream
 from bani.service.lifecycle import RunningService, start_service
 from bani.service.runtime import ServiceRuntime
-from bani.service.server import BaniFlightServer
-from bani.service.settings import ServiceSettings
+from bani.service.server import BaniFlightServer, with_pool_wait
+from bani.service.settings import ServiceSettings, setting
 from bani.wire import ChunkInfo, HealthResult, ReadRequest
 from bani.wire.codec import decode, key_range_from_proto, key_range_to_proto, table_ref
-from bani.wire.errors import InvalidRequest
+from bani.wire.errors import InvalidRequest, ServiceBusy
 
 __all__ = ["ReaderServer", "ReaderService"]
 
 log = get_logger("bani.reader")
 
-#: Seconds a do_get waits for a free database connection before answering "busy".
+#: Default seconds a do_get waits for a free database connection before answering
+#: "busy" (the service uses its --pool-wait-timeout).
 STREAM_SLOT_WAIT: Final = 30.0
 #: Option asking a connector for a statement timeout (honoured where the dialect has one).
 STATEMENT_TIMEOUT_OPTION: Final = "statement_timeout_ms"
@@ -62,7 +72,7 @@ STATEMENT_TIMEOUT_OPTION: Final = "statement_timeout_ms"
 def _open_source(
     settings: ServiceSettings, options: dict[str, str] | None = None
 ) -> SourceConnector:
-    config = settings.connection_config()
+    config = with_pool_wait(settings.connection_config(), settings.pool_wait_timeout)
     if options:
         config = dataclasses.replace(config, options={**config.options, **options})
     cls = ConnectorRegistry.get(config.dialect)
@@ -96,6 +106,7 @@ class ReaderServer(BaniFlightServer):
                 )
             self.catalog = SchemaCatalog(self.source)
             self._slots = threading.BoundedSemaphore(settings.pool_size)
+            self._plans = threading.BoundedSemaphore(settings.max_concurrent_plans)
             # use_threads=False: compressing on Arrow's thread pool while the
             # GeneratorStream holds the GIL deadlocks under parallel streams;
             # each stream already has its own gRPC thread.
@@ -123,6 +134,7 @@ class ReaderServer(BaniFlightServer):
                     source.disconnect()
                 except Exception as exc:
                     log.warning("disconnect_failed", error=str(exc))
+        super().close()
 
     def database_description(self) -> tuple[str, str]:
         config = self.settings.connection_config()
@@ -132,6 +144,43 @@ class ReaderServer(BaniFlightServer):
         result = super().health_result(context)
         result.filters_enabled = self.settings.enable_filters
         return result
+
+    # -- request limits (cheap checks, before any work) ---------------------------------------
+
+    @contextmanager
+    def plan_slot(self) -> Iterator[None]:
+        """One of the ``--max-concurrent-plans`` slots for the block, or ServiceBusy."""
+        wait = self.settings.pool_wait_timeout
+        if not self._plans.acquire(timeout=wait):
+            raise ServiceBusy(
+                f"the reader is already answering {self.settings.max_concurrent_plans} plan "
+                f"requests ({setting('max_concurrent_plans').where()}) and none finished "
+                f"within {wait:g} s; retry later",
+                setting="--max-concurrent-plans",
+            )
+        try:
+            yield
+        finally:
+            self._plans.release()
+
+    def check_count(self, name: str, count: int, what: str, table: str | None = None) -> None:
+        """Refuse ``count`` items of a request over the cap setting ``name``."""
+        cap = int(getattr(self.settings, name))
+        if count > cap:
+            row = setting(name)
+            raise InvalidRequest(
+                f"the request names {count} {what}; this reader accepts at most {cap} "
+                f"per request ({row.where()})",
+                setting=row.flag,
+                table=table,
+            )
+
+    def check_read_request(self, request: ReadRequest) -> None:
+        """Key ranges and columns of a ReadRequest within their caps."""
+        table = request.table.table or None
+        where = f" of {request.table.schema}.{request.table.table}" if table else ""
+        self.check_count("max_plan_ranges", len(request.key_ranges), "key ranges" + where, table)
+        self.check_count("max_plan_columns", len(request.columns), "columns" + where, table)
 
     # -- helpers used by the actions ---------------------------------------------------------
 
@@ -171,7 +220,7 @@ class ReaderServer(BaniFlightServer):
                 setting="--enable-filters",
                 table=table.table_name,
             )
-        return check_filter(request.filter_sql)
+        return check_filter(request.filter_sql, self.source.dialect, table)
 
     def _chunks(
         self, request: ReadRequest, table: TableDefinition, filter_sql: str | None
@@ -191,6 +240,9 @@ class ReaderServer(BaniFlightServer):
         if bounds.minimum is None or bounds.maximum is None:
             return [KeyRange(key)], bounds.rows
         chunk_rows = int(request.chunk_rows) or self.settings.chunk_rows
+        # Never more than --max-plan-ranges chunks: a huge table gets larger ones.
+        cap = self.settings.max_plan_ranges
+        chunk_rows = max(chunk_rows, -(-max(bounds.rows, 0) // cap))
         planned: list[KeyRange | None] = list(
             plan_key_ranges(key, bounds.minimum, bounds.maximum, bounds.rows, chunk_rows)
         )
@@ -202,8 +254,10 @@ class ReaderServer(BaniFlightServer):
     def list_flights(
         self, context: flight.ServerCallContext, criteria: bytes
     ) -> Iterator[flight.FlightInfo]:
+        with self.plan_slot():
+            tables = self.catalog.refresh().tables
         infos = []
-        for table in self.catalog.refresh().tables:
+        for table in tables:
             estimate = table.row_count_estimate
             infos.append(
                 flight.FlightInfo(
@@ -221,6 +275,7 @@ class ReaderServer(BaniFlightServer):
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.SchemaResult:
         request = self._request(descriptor)
+        self.check_read_request(request)
         table = self.catalog.table(request.table.schema, request.table.table)
         return flight.SchemaResult(table_schema(table, list(request.columns)))
 
@@ -229,6 +284,16 @@ class ReaderServer(BaniFlightServer):
         self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
     ) -> flight.FlightInfo:
         request = self._request(descriptor)
+        self.check_read_request(request)
+        with self.plan_slot():
+            return self._flight_info(context, descriptor, request)
+
+    def _flight_info(
+        self,
+        context: flight.ServerCallContext,
+        descriptor: flight.FlightDescriptor,
+        request: ReadRequest,
+    ) -> flight.FlightInfo:
         table = self.catalog.table(request.table.schema, request.table.table)
         bind(schema=table.schema_name, table=table.table_name)
         schema = table_schema(table, list(request.columns))
@@ -282,7 +347,7 @@ class ReaderServer(BaniFlightServer):
             state.note(schema=grant.schema, table=grant.table, chunk_id=grant.chunk_id)
         table = self.catalog.table(grant.schema, grant.table)
         schema = table_schema(table, list(grant.columns))
-        if not self._slots.acquire(timeout=STREAM_SLOT_WAIT):
+        if not self._slots.acquire(timeout=self.settings.pool_wait_timeout):
             raise TransientReadFailed(
                 f"all {self.settings.pool_size} source connections are busy; retry the chunk",
                 table=grant.table,

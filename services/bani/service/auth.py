@@ -56,25 +56,26 @@ class TokenSet:
 
     __slots__ = ("_tokens",)
 
-    def __init__(self, tokens: Sequence[str]) -> None:
+    def __init__(self, tokens: Sequence[str], *, setting: str = "--auth-tokens") -> None:
         cleaned = [t.strip() for t in tokens if t.strip()]
         if not cleaned:
-            raise ConfigurationError("no bearer token given", setting="--auth-tokens")
+            raise ConfigurationError(f"no bearer token given in {setting}", setting=setting)
         for token in cleaned:
             if len(token) < MIN_TOKEN_LENGTH or any(c.isspace() for c in token):
                 raise ConfigurationError(
-                    f"bearer tokens must be at least {MIN_TOKEN_LENGTH} characters without spaces",
-                    setting="--auth-tokens",
+                    f"bearer tokens ({setting}) must be at least {MIN_TOKEN_LENGTH} characters "
+                    "without spaces",
+                    setting=setting,
                 )
         self._tokens = tuple(t.encode("utf-8") for t in cleaned)
 
     @classmethod
-    def from_reference(cls, reference: str) -> TokenSet | None:
+    def from_reference(cls, reference: str, *, setting: str = "--auth-tokens") -> TokenSet | None:
         """Tokens from ``${env:VAR}`` / ``${file:/path}``: one per line or comma-separated."""
         if not reference:
             return None
-        text = resolve_credential(reference, setting="--auth-tokens") or ""
-        return cls(re.split(r"[\n,]", text))
+        text = resolve_credential(reference, setting=setting) or ""
+        return cls(re.split(r"[\n,]", text), setting=setting)
 
     def accepts(self, presented: str) -> bool:
         """Constant-time check against every token (no early exit on a match)."""

@@ -209,6 +209,7 @@ def start_service(factory: ServerFactory, settings: ServiceSettings) -> RunningS
     """
     settings.validate()
     tokens = TokenSet.from_reference(settings.auth_tokens)
+    metrics_tokens = TokenSet.from_reference(settings.metrics_token, setting="--metrics-token")
     metrics = ServiceMetrics(settings.service) if settings.metrics_port >= 0 else None
     runtime = ServiceRuntime(settings, metrics)
     server = factory(settings, runtime, tokens)
@@ -224,7 +225,7 @@ def start_service(factory: ServerFactory, settings: ServiceSettings) -> RunningS
             health.start()
         if metrics is not None:
             metrics_port = metrics.start_http(
-                settings.metrics_host or settings.host, settings.metrics_port
+                settings.metrics_host or settings.host, settings.metrics_port, metrics_tokens
             )
         running = RunningService(server, runtime, health, metrics, metrics_port)
         running.check_readiness()

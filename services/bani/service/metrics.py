@@ -19,22 +19,30 @@ test run, never collide on metric names.  The series:
 ``internal`` for anything else.  Process metrics (CPU, memory, open files) are
 in the same registry.  ``table`` is a label: migrations have at most some
 thousands of tables, which Prometheus handles; rows and chunks are never labels.
+
+Table names and row counts are not for everyone: the endpoint listens on its
+own address (``--metrics-host``, loopback by default, never implied by the
+Flight port's ``--host``) and, with ``--metrics-token``, answers only requests
+carrying ``Authorization: Bearer <token>`` (401 otherwise).
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Final
-from wsgiref.simple_server import WSGIServer
+from socketserver import ThreadingMixIn
+from typing import Any, Final, Protocol
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from bani.errors import BaniError, ConfigurationError
 from bani.logging import get_logger
+from bani.service.settings import is_loopback
 
 __all__ = ["CALL_BUCKETS", "ServiceMetrics", "error_code"]
 
@@ -88,6 +96,46 @@ def error_code(exc: BaseException) -> str:
     if isinstance(exc, NotImplementedError):
         return "not_implemented"
     return "internal"
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    """One thread per scrape; threads never outlive the process."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not logged."""
+
+
+class Tokens(Protocol):
+    """What the endpoint asks of a bearer-token set (a :class:`~bani.service.auth.TokenSet`)."""
+
+    def accepts(self, presented: str) -> bool:
+        """Whether ``presented`` is one of the tokens (constant time)."""
+        ...
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _guarded(app: WsgiApp, tokens: Tokens) -> WsgiApp:
+    """``app`` answering 401 unless the request carries one of ``tokens``."""
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        header = str(environ.get("HTTP_AUTHORIZATION", "")).strip()
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not tokens.accepts(token.strip()):
+            start_response(
+                "401 Unauthorized",
+                [("Content-Type", "text/plain; charset=utf-8"),
+                 ("WWW-Authenticate", 'Bearer realm="bani-metrics"')],
+            )
+            return [b"a bearer token is required (Authorization: Bearer <token>)\n"]
+        return app(environ, start_response)
+
+    return guarded
 
 
 class ServiceMetrics:
@@ -170,23 +218,51 @@ class ServiceMetrics:
         """The bound metrics port, or None when the endpoint is not running."""
         return int(self._http[0].server_port) if self._http is not None else None
 
-    def start_http(self, host: str, port: int) -> int:
-        """Serve ``/metrics`` on ``host:port`` (0 = a free port); returns the bound port."""
+    def start_http(self, host: str, port: int, tokens: Tokens | None = None) -> int:
+        """Serve ``/metrics`` on ``host:port`` (0 = a free port); returns the bound port.
+
+        With ``tokens`` (a :class:`~bani.service.auth.TokenSet`) every request
+        must carry one of them as a bearer token.
+        """
         with self._lock:
             if self._http is not None:
                 return int(self._http[0].server_port)
+            app: WsgiApp = prometheus_client.make_wsgi_app(self.registry)
+            if tokens is not None:
+                app = _guarded(app, tokens)
             try:
-                server, thread = prometheus_client.start_http_server(
-                    port, addr=host, registry=self.registry
+                infos = socket.getaddrinfo(
+                    host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+                )
+                family, _, _, _, address = infos[0]
+
+                class Server(_Server):
+                    address_family = family
+
+                server = make_server(
+                    str(address[0]), port, app, Server, handler_class=_QuietHandler
                 )
             except OSError as exc:
                 raise ConfigurationError(
                     f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}",
                     setting="--metrics-port",
                 ) from exc
+            thread = threading.Thread(
+                target=server.serve_forever, name=f"bani-{self.service}-metrics", daemon=True
+            )
+            thread.start()
             self._http = (server, thread)
             bound = int(server.server_port)
-        log.info("metrics_started", host=host, port=bound, service=self.service)
+        if tokens is None and not is_loopback(host):
+            log.warning(
+                "metrics_without_token",
+                host=host,
+                reason="table names and row counts are served to anyone who can reach "
+                "this address; set --metrics-token",
+            )
+        log.info(
+            "metrics_started", host=host, port=bound, service=self.service, token=tokens is not None
+        )
         return bound
 
     def stop(self) -> None:

@@ -7,22 +7,30 @@ installs the authentication/call middleware, answers ``list_actions`` and
 and refuses the RPCs a service does not serve with a typed error (pyarrow's
 defaults would send the client a ``NotImplementedError`` traceback).
 
-A subclass provides ``action_specs()``, ``probe()`` (readiness: does the
-database answer?), ``close()`` and the RPCs it serves, each decorated with
-:func:`~bani.service.errors.flight_boundary`.
+A subclass provides ``action_specs()``, ``database()`` (the connector whose
+database decides readiness), ``close()`` and the RPCs it serves, each
+decorated with :func:`~bani.service.errors.flight_boundary`.
+
+Readiness (``probe()``, the ``health`` action and the gRPC health port) asks
+the database through a connector of its own with one connection, never
+through the data pool: a pool held by slow or stalled streams must not make a
+healthy service look dead.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from google.protobuf.message import Message
 from pyarrow import flight
 
 import bani
 from bani.connectors.base import SinkConnector, SourceConnector
+from bani.domain.project import ConnectionConfig
 from bani.logging import get_logger, new_call_context
 from bani.service.actions import ActionSpec, ActionTable
 from bani.service.auth import MIDDLEWARE_KEY, CallMiddlewareFactory, CallState, TokenSet
@@ -33,9 +41,34 @@ from bani.service.tls import load_client_ca, load_server_tls
 from bani.wire import WIRE_VERSION, HealthResult
 from bani.wire.errors import InvalidRequest
 
-__all__ = ["BaniFlightServer", "connect_location", "listen_location"]
+__all__ = [
+    "POOL_WAIT_OPTIONS",
+    "PROBE_WAIT",
+    "BaniFlightServer",
+    "connect_location",
+    "listen_location",
+    "with_pool_wait",
+]
 
 log = get_logger("bani.service")
+
+#: The DSN option through which a dialect bounds a call's wait for a connection
+#: (SQLite has no pool: its writers wait for the one write lock).
+POOL_WAIT_OPTIONS: Final = {
+    "postgresql": "pool_timeout",
+    "mysql": "pool_timeout",
+    "sqlite": "busy_timeout",
+}
+#: Seconds a readiness probe waits for the probe connection (probes are serialized).
+PROBE_WAIT: Final = 5.0
+
+
+def with_pool_wait(config: ConnectionConfig, seconds: float) -> ConnectionConfig:
+    """``config`` whose pool wait is ``seconds``, unless its DSN sets the option itself."""
+    option = POOL_WAIT_OPTIONS.get(config.dialect.lower())
+    if option is None or config.options.get(option, "").strip():
+        return config
+    return dataclasses.replace(config, options={**config.options, option: f"{seconds:g}"})
 
 
 def _host_part(host: str) -> str:
@@ -68,6 +101,8 @@ class BaniFlightServer(flight.FlightServerBase):  # type: ignore[misc]
         self.settings = settings
         self.runtime = runtime
         self.probe_error = ""
+        self._probe_lock = threading.Lock()
+        self._probe_db: SourceConnector | SinkConnector | None = None
         self.auth_enabled = tokens is not None
         kwargs: dict[str, Any] = {
             "middleware": {MIDDLEWARE_KEY: CallMiddlewareFactory(runtime, tokens)},
@@ -93,18 +128,47 @@ class BaniFlightServer(flight.FlightServerBase):  # type: ignore[misc]
     def probe(self) -> bool:
         """Readiness: True if the database answers right now (``ping``).  Never raises.
 
-        On False, ``probe_error`` says why (logged when readiness changes).
+        The ping runs on the probe connector (:meth:`probe_database`), not on
+        the data pool.  On False, ``probe_error`` says why (logged when
+        readiness changes).
         """
+        if not self._probe_lock.acquire(timeout=PROBE_WAIT):
+            self.probe_error = f"the previous readiness probe still runs after {PROBE_WAIT:g} s"
+            return False
         try:
-            self.database().ping()
+            self.probe_database().ping()
         except Exception as exc:  # any failure means "not ready"; the reason is kept
             self.probe_error = str(exc)
             return False
+        finally:
+            self._probe_lock.release()
         self.probe_error = ""
         return True
 
+    def probe_database(self) -> SourceConnector | SinkConnector:
+        """A connector of the service's database with one connection, for probes only.
+
+        Opened on first use (and again after it failed to open); call with
+        ``_probe_lock`` held.
+        """
+        if self._probe_db is None:
+            config = with_pool_wait(self.settings.connection_config(), PROBE_WAIT)
+            probe = type(self.database())()
+            probe.connect(config, pool_size=1)
+            self._probe_db = probe
+        return self._probe_db
+
     def close(self) -> None:
-        """Release database connections (after the server stopped)."""
+        """Release database connections (after the server stopped).
+
+        Subclasses release their own connectors and call this for the probe's.
+        """
+        probe, self._probe_db = getattr(self, "_probe_db", None), None
+        if probe is not None:
+            try:
+                probe.disconnect()
+            except Exception as exc:
+                log.warning("disconnect_failed", error=str(exc))
 
     def database_description(self) -> tuple[str, str]:
         """``(dialect, where)`` of the database, without credentials."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import ipaddress
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,42 @@ def _bool(text: str) -> bool:
 
 def _schemas(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+_SIZE_UNITS: Final = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+class _BadValue(ValueError, argparse.ArgumentTypeError):
+    """A value that does not parse; argparse shows its message as it is."""
+
+
+def _size(text: str) -> int:
+    """A byte count: ``67108864``, ``64MiB``, ``512KiB``, ``1GiB`` (``MB`` = 10^6)."""
+    problem = f"not a size: {text!r} (use bytes, or a number with KiB, MiB or GiB)"
+    cleaned = text.strip().replace("_", "").replace(" ", "")
+    number = cleaned.rstrip("kKmMgGiIbB")
+    unit = cleaned[len(number):].lower()
+    if unit not in _SIZE_UNITS or not number:
+        raise _BadValue(problem)
+    try:
+        value = float(number)
+    except ValueError:
+        raise _BadValue(problem) from None
+    if not math.isfinite(value):
+        raise _BadValue(problem)
+    return int(value * _SIZE_UNITS[unit])
 
 
 @dataclass(frozen=True)
@@ -149,6 +186,17 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         BOTH,
         int,
     ),
+    Setting(
+        "pool_wait_timeout",
+        "--pool-wait-timeout",
+        "BANI_POOL_WAIT_TIMEOUT",
+        30.0,
+        "seconds a call waits for a free database connection (SQLite: for the write lock; "
+        "the reader: also for a stream or plan slot) before a transient 'busy' error; a DSN "
+        "option pool_timeout (SQLite: busy_timeout) overrides it",
+        BOTH,
+        float,
+    ),
     # -- network --------------------------------------------------------------------
     Setting(
         "host",
@@ -189,8 +237,10 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "metrics_host",
         "--metrics-host",
         "BANI_METRICS_HOST",
-        "",
-        "address of the Prometheus /metrics port; empty: --host",
+        "127.0.0.1",
+        "address of the Prometheus /metrics port (loopback by default: metrics name tables "
+        "and row counts; to scrape from elsewhere set an address and --metrics-token); "
+        "empty: --host",
         BOTH,
     ),
     Setting(
@@ -227,6 +277,15 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "",
         "bearer tokens as ${env:VAR} or ${file:/path}: one per line or comma-separated; "
         "empty: no authentication",
+        BOTH,
+    ),
+    Setting(
+        "metrics_token",
+        "--metrics-token",
+        "BANI_METRICS_TOKEN",
+        "",
+        "bearer token(s) /metrics requires, as ${env:VAR} or ${file:/path}: one per line or "
+        "comma-separated (at least 16 characters each); empty: no token",
         BOTH,
     ),
     Setting(
@@ -283,6 +342,67 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "BANI_BATCH_BYTES",
         64 * 1024 * 1024,
         "most bytes per record batch (larger batches are sliced; gRPC's limit is 2 GiB)",
+        READER,
+        int,
+    ),
+    Setting(
+        "max_batch_bytes",
+        "--max-batch-bytes",
+        "BANI_MAX_BATCH_BYTES",
+        64 * 1024 * 1024,
+        "most bytes (uncompressed Arrow buffers) of one incoming record batch; a put sending "
+        "a larger one is refused (invalid_request) and its chunk rolled back; bytes or "
+        "KiB/MiB/GiB, 64 KiB to 2 GiB",
+        WRITER,
+        _size,
+    ),
+    Setting(
+        "stream_idle_timeout",
+        "--stream-idle-timeout",
+        "BANI_STREAM_IDLE_TIMEOUT",
+        60.0,
+        "seconds a put may go without sending its next batch or its commit; then its chunk "
+        "is rolled back, its database connection freed, and (if it stays silent as long "
+        "again) its client connection closed",
+        WRITER,
+        float,
+    ),
+    Setting(
+        "max_plan_ranges",
+        "--max-plan-ranges",
+        "BANI_MAX_PLAN_RANGES",
+        10_000,
+        "most key ranges (chunks) one get_flight_info request may name, or the reader plans "
+        "for one table (larger tables get larger chunks); 1 to 100000",
+        READER,
+        int,
+    ),
+    Setting(
+        "max_plan_tables",
+        "--max-plan-tables",
+        "BANI_MAX_PLAN_TABLES",
+        10_000,
+        "most tables one request may name (the schema action)",
+        READER,
+        int,
+    ),
+    Setting(
+        "max_plan_columns",
+        "--max-plan-columns",
+        "BANI_MAX_PLAN_COLUMNS",
+        4096,
+        "most columns one request may name for a table (get_flight_info, get_schema, "
+        "table-stats)",
+        READER,
+        int,
+    ),
+    Setting(
+        "max_concurrent_plans",
+        "--max-concurrent-plans",
+        "BANI_MAX_CONCURRENT_PLANS",
+        4,
+        "plan requests (get_flight_info, list_flights, the schema action) answered at once; "
+        "more wait up to --pool-wait-timeout, then get a transient 'busy' error",
         READER,
         int,
     ),
@@ -391,13 +511,15 @@ class ServiceSettings:
     target_username: str = ""
     target_password: str = ""
     pool_size: int = 8
+    pool_wait_timeout: float = 30.0
     host: str = "127.0.0.1"
     port: int = 8815
     advertise_uri: str = ""
     health_host: str = ""
     health_port: int = 8816
-    metrics_host: str = ""
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
+    metrics_token: str = ""
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
@@ -408,6 +530,12 @@ class ServiceSettings:
     chunk_rows: int = 250_000
     batch_rows: int = 65_536
     batch_bytes: int = 64 * 1024 * 1024
+    max_batch_bytes: int = 64 * 1024 * 1024
+    stream_idle_timeout: float = 60.0
+    max_plan_ranges: int = 10_000
+    max_plan_tables: int = 10_000
+    max_plan_columns: int = 4096
+    max_concurrent_plans: int = 4
     compression: str = "zstd"
     enable_filters: bool = False
     filter_timeout: float = 300.0
@@ -498,6 +626,23 @@ class ServiceSettings:
                 _bad("batch_bytes", "must be between 1 MiB and 1 GiB")
             if self.filter_timeout <= 0:
                 _bad("filter_timeout", "must be positive")
+            if not 1 <= self.max_plan_ranges <= 100_000:
+                _bad("max_plan_ranges", f"{self.max_plan_ranges} is not between 1 and 100000")
+            for name in ("max_plan_tables", "max_plan_columns", "max_concurrent_plans"):
+                if getattr(self, name) < 1:
+                    _bad(name, f"{getattr(self, name)} is not at least 1")
+        if self.service == "writer":
+            if not 64 * 1024 <= self.max_batch_bytes <= 2 * 1024**3:
+                _bad("max_batch_bytes", f"{self.max_batch_bytes} is not between 64 KiB and 2 GiB")
+            if not self.stream_idle_timeout > 0:
+                _bad("stream_idle_timeout", f"{self.stream_idle_timeout} is not positive")
+        if not self.pool_wait_timeout > 0:
+            _bad("pool_wait_timeout", f"{self.pool_wait_timeout} is not positive")
+        if self.metrics_token.strip() and not self.metrics_token.strip().startswith("${"):
+            _bad(
+                "metrics_token",
+                "give the token as a reference, ${env:VAR} or ${file:/path}, not as the value",
+            )
         if self.pool_size < 1:
             _bad("pool_size", "must be at least 1")
         if self.grace_period < 0 or self.readiness_interval <= 0:

@@ -32,6 +32,7 @@ main thread.  It goes out as ``FlightUnavailableError`` with code
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Final
 
@@ -43,6 +44,7 @@ from bani.errors import (
     BaniError,
     ConnectionFailed,
     ErrorContext,
+    InvalidRequest,
     Terminal,
     Transient,
     TransientWriteFailed,
@@ -57,17 +59,15 @@ __all__ = [
     "InvalidRequest",
     "InvalidTicket",
     "SchemaNotAllowed",
+    "ServiceBusy",
     "ServiceShuttingDown",
+    "StreamIdle",
     "TicketExpired",
     "detail_from_error",
     "error_from_detail",
     "from_flight_error",
     "to_flight_error",
 ]
-
-
-class InvalidRequest(Terminal, BaniError, code="invalid_request"):
-    """A request, descriptor or action body is malformed or asks for something impossible."""
 
 
 class InvalidTicket(InvalidRequest, code="invalid_ticket"):
@@ -94,11 +94,44 @@ class ChunkNotConfirmed(TransientWriteFailed, code="chunk_not_confirmed"):
     """A put ended without the client's commit for the rows it sent; the chunk was rolled back."""
 
 
+class StreamIdle(ChunkNotConfirmed, code="stream_idle"):
+    """A put sent nothing for longer than the writer's --stream-idle-timeout; rolled back."""
+
+
+class ServiceBusy(Transient, BaniError, code="busy"):
+    """A bounded resource of the service (plan or stream slots) stayed taken; retry later."""
+
+
 class InternalError(Terminal, BaniError, code="internal"):
     """An unexpected failure inside a service; its log has the details under the request id."""
 
 
-_MAX_TEXT: Final = 4000
+#: Longest error message sent, in UTF-8 bytes.  The status text and the
+#: ErrorDetail (which repeats the message) share gRPC's trailers (8 KiB by default).
+_MAX_TEXT: Final = 1500
+
+
+def _clip_text(text: str, limit: int = _MAX_TEXT) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes (on a character boundary)."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    return raw[: limit - 4].decode("utf-8", errors="ignore") + " …"
+
+
+#: Longest context value sent, in UTF-8 bytes (a name, a setting); the status text and the
+#: ErrorDetail both travel in gRPC trailers (8 KiB by default).
+_MAX_CONTEXT_VALUE: Final = 128
+
+
+def _clipped(context: ErrorContext) -> ErrorContext:
+    """``context`` with every value cut to :data:`_MAX_CONTEXT_VALUE` bytes."""
+    changes = {
+        name: _clip_text(value, _MAX_CONTEXT_VALUE)
+        for name, value in context.as_dict().items()
+        if len(value.encode("utf-8")) > _MAX_CONTEXT_VALUE
+    }
+    return dataclasses.replace(context, **changes) if changes else context
 
 
 def detail_from_error(
@@ -109,8 +142,8 @@ def detail_from_error(
 
     return common_pb2.ErrorDetail(
         code=error.code,
-        message=error.message[:_MAX_TEXT],
-        context=context_to_proto(error.context),
+        message=_clip_text(error.message),
+        context=context_to_proto(_clipped(error.context)),
         retryable=bool(getattr(error, "retryable", False)),
         request_id=request_id,
         service=service,
@@ -144,9 +177,9 @@ def _flight_class(error: BaniError) -> Callable[[str, bytes], Exception]:
 def to_flight_error(error: BaniError, *, request_id: str = "", service: str = "") -> Exception:
     """The typed Flight error for ``error``: its text is ``str(error)``, its detail the proto."""
     detail = detail_from_error(error, request_id=request_id, service=service)
-    text = str(error)
-    if len(text) > _MAX_TEXT:
-        text = text[:_MAX_TEXT] + " …"
+    message = _clip_text(error.message)
+    where = _clipped(error.context).describe()
+    text = f"{message} ({where})" if where else message
     return _flight_class(error)(text, detail.SerializeToString())
 
 

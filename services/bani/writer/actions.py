@@ -76,7 +76,13 @@ from bani.wire.protocol import (
     ACTION_PLAN_TABLES,
     ACTION_TABLE_STATS,
 )
-from bani.writer.chunks import _ID, check_allowed
+from bani.writer.chunks import (
+    _ID,
+    MAX_NAME_CHARS,
+    check_allowed,
+    check_name,
+    check_table_names,
+)
 
 if TYPE_CHECKING:
     from bani.writer.server import WriterServer
@@ -120,6 +126,7 @@ def writer_actions(server: WriterServer) -> list[ActionSpec]:
     def tables_of(messages: Iterable[object]) -> list[TableDefinition]:
         tables = [table_from_proto(m) for m in messages]  # type: ignore[arg-type]
         for table in tables:
+            check_table_names(table)
             check_allowed(table.schema_name, allowed, table.table_name)
             for fk in table.foreign_keys:
                 check_allowed(fk.referenced_schema, allowed, fk.referenced_table)
@@ -129,7 +136,7 @@ def writer_actions(server: WriterServer) -> list[ActionSpec]:
                     ) -> PlanTablesResult:
         tables = _unique_targets(tables_of(request.tables))
         for enum in request.enum_types:
-            check_allowed(enum.schema_name, allowed)
+            check_allowed(enum.schema_name, allowed, enum.name)
         return PlanTablesResult(plans=[table_plan_to_proto(sink.plan_table(t)) for t in tables])
 
     def begin_run(context: flight.ServerCallContext, request: BeginRunRequest) -> BeginRunResult:
@@ -167,7 +174,7 @@ def writer_actions(server: WriterServer) -> list[ActionSpec]:
         tables = _unique_targets(tables_of(request.tables))
         enums = [enum_type_from_proto(e) for e in request.enum_types]
         for enum in enums:
-            check_allowed(enum.schema_name, allowed)
+            check_allowed(enum.schema_name, allowed, enum.name)
         policy = request.if_exists or IfExists.IF_EXISTS_FAIL
         resumed: set[tuple[str, str]] = set()
         if request.run_id:
@@ -233,6 +240,12 @@ def writer_actions(server: WriterServer) -> list[ActionSpec]:
                             request: CreateForeignKeysRequest) -> DoneResult:
         fks = [foreign_key_from_proto(f) for f in request.foreign_keys]
         for fk in fks:
+            for kind, name in (("foreign key", fk.name), ("table", fk.source_table),
+                               ("table", fk.referenced_table)):
+                check_name(kind, name, schema=fk.source_schema[:MAX_NAME_CHARS],
+                           table=fk.source_table[:MAX_NAME_CHARS])
+            for column in (*fk.source_columns, *fk.referenced_columns):
+                check_name("column", column, table=fk.source_table[:MAX_NAME_CHARS])
             check_allowed(fk.source_schema, allowed, fk.source_table)
             check_allowed(fk.referenced_schema, allowed, fk.referenced_table)
         if fks:

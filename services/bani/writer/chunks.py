@@ -13,6 +13,13 @@
    -- so a stream that ends early, cleanly or not, is rolled back;
 4. answer with one ``PutAck`` on the metadata stream.
 
+Two limits bound what one put can hold: a record batch larger than
+``--max-batch-bytes`` is refused (``invalid_request``) before it is written,
+and a put that sends nothing for ``--stream-idle-timeout`` seconds is ended
+with ``stream_idle`` -- its chunk rolled back and its connection returned to
+the pool at once (:mod:`bani.writer._put_stream` explains how the blocked
+read is ended).
+
 If the chunk was already committed in that run, ``write_chunk`` writes
 nothing and does not touch the iterator; the stream is then drained (so the
 client's writes do not fail mid-stream), its commit compared with the
@@ -24,7 +31,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
 import pyarrow as pa
@@ -32,7 +39,7 @@ from pyarrow import flight
 
 from bani.connectors.base import SinkConnector, SourceConnector
 from bani.domain.arrow_fields import parse_arrow_type
-from bani.domain.chunks import ChunkMarker
+from bani.domain.chunks import RESERVED_PREFIX, ChunkMarker, is_reserved_name
 from bani.domain.schema import DatabaseSchema, TableDefinition
 from bani.errors import (
     BaniError,
@@ -47,8 +54,9 @@ from bani.service.auth import CallState
 from bani.service.runtime import ServiceRuntime
 from bani.wire import PutAck, PutCommit, WriteDescriptor
 from bani.wire.codec import decode
-from bani.wire.errors import ChunkNotConfirmed, InvalidRequest, SchemaNotAllowed
+from bani.wire.errors import ChunkNotConfirmed, InvalidRequest, SchemaNotAllowed, StreamIdle
 from bani.wire.protocol import DESCRIPTOR_VERSION
+from bani.writer._put_stream import PutStream
 
 __all__ = [
     "IncomingChunk",
@@ -66,8 +74,65 @@ CATALOG_TTL: Final = 60.0
 _LISTED_NAMES: Final = 20
 
 
+#: Longer than any supported database's identifier limit (PostgreSQL 63 bytes,
+#: MySQL 64 characters); the database names its own limit below this.
+MAX_NAME_CHARS = 1024
+
+
+def check_name(kind: str, name: str | None, **where: str | None) -> None:
+    """Refuse an empty name, a name with a NUL or one over :data:`MAX_NAME_CHARS`.
+
+    Databases treat those differently (PostgreSQL cuts a name at its NUL,
+    SQLite and MySQL fail with an internal error), so the writer refuses them
+    before any DDL is rendered.
+    """
+    if name is None:
+        return
+    shown = name if len(name) <= 80 else name[:77] + "..."
+    if not name:
+        raise InvalidRequest(f"the {kind} name is empty", None, **where)
+    if "\x00" in name:
+        raise InvalidRequest(f"the {kind} name {shown!r} contains a NUL character", None,
+                             **where)
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidRequest(
+            f"the {kind} name {shown!r} is {len(name)} characters; at most {MAX_NAME_CHARS}",
+            None,
+            **where,
+        )
+
+
+def check_table_names(table: TableDefinition) -> None:
+    """Every name a table definition carries passes :func:`check_name`."""
+    where = {"schema": table.schema_name[:MAX_NAME_CHARS],
+             "table": table.table_name[:MAX_NAME_CHARS]}
+    check_name("schema", table.schema_name, **where)
+    check_name("table", table.table_name, **where)
+    for column in table.columns:
+        check_name("column", column.name, **where)
+    for index in table.indexes:
+        check_name("index", index.name, **where)
+        for name in index.columns:
+            check_name("index column", name, **where)
+    for check in table.check_constraints:
+        check_name("constraint", check.name, **where)
+    for fk in table.foreign_keys:
+        check_name("foreign key", fk.name, **where)
+        for name in (*fk.source_columns, *fk.referenced_columns, fk.referenced_table,
+                     fk.referenced_schema):
+            check_name("foreign key column or table", name, **where)
+
+
 def check_allowed(schema: str, allowed: Sequence[str], table: str | None = None) -> None:
-    """Refuse a target schema outside the writer's allowed set."""
+    """Refuse a target schema outside the writer's allowed set, and any bookkeeping table."""
+    check_name("table", table, schema=schema, table=table)
+    if table is not None and is_reserved_name(table):
+        raise InvalidRequest(
+            f"{table!r} is a reserved name: tables starting with {RESERVED_PREFIX!r} hold the "
+            "writer's own bookkeeping, and no request may create, drop, write or alter them",
+            schema=schema,
+            table=table,
+        )
     if schema not in allowed:
         raise SchemaNotAllowed(
             f"this writer only writes into {', '.join(repr(s) for s in allowed)}, "
@@ -227,7 +292,14 @@ def check_stream_schema(
 
 
 class IncomingChunk:
-    """The put's batches as an iterator that only ends if the client's commit matches."""
+    """The put's batches as an iterator that only ends if the client's commit matches.
+
+    ``max_batch_bytes`` and ``idle_timeout`` default to the runtime's
+    settings (``--max-batch-bytes``, ``--stream-idle-timeout``);
+    ``drop_connection`` ends the client's connection when a silent client
+    must be let go (see :class:`~bani.writer._put_stream.PutStream`).
+    Call :meth:`close` when the put is over, however it ended.
+    """
 
     def __init__(
         self,
@@ -236,12 +308,25 @@ class IncomingChunk:
         runtime: ServiceRuntime,
         descriptor: WriteDescriptor,
         state: CallState | None,
+        *,
+        max_batch_bytes: int | None = None,
+        idle_timeout: float | None = None,
+        drop_connection: Callable[[], bool] = lambda: False,
     ) -> None:
         self._reader = reader
         self._context = context
         self._runtime = runtime
         self._descriptor = descriptor
         self._state = state
+        settings = runtime.settings
+        self.max_batch_bytes = (
+            settings.max_batch_bytes if max_batch_bytes is None else max_batch_bytes
+        )
+        self._stream = PutStream(
+            reader,
+            idle_timeout=settings.stream_idle_timeout if idle_timeout is None else idle_timeout,
+            drop_connection=drop_connection,
+        )
         self.started = False
         self.finished = False
         self.rows = 0
@@ -255,12 +340,41 @@ class IncomingChunk:
             schema=target.schema, table=target.table, chunk_id=self._descriptor.chunk_id
         )
 
-    def _next_message(self) -> flight.FlightStreamChunk | None:
+    def _check(self) -> None:
         self._runtime.check(self._context, "put")
+
+    def _idle(self, seconds: float) -> StreamIdle:
+        target = self._descriptor.target
+        log.warning("put_idle", seconds=round(seconds, 1), rows=self.rows)
+        return StreamIdle(
+            f"the put of chunk {self._descriptor.chunk_id} into {target.schema}.{target.table} "
+            f"sent nothing for {seconds:.1f} s (this writer's --stream-idle-timeout is "
+            f"{self._stream.idle_timeout:g} s) after {self.rows} rows; the chunk was rolled back",
+            self._where().merged(setting="--stream-idle-timeout"),
+        )
+
+    def _check_size(self, batch: pa.RecordBatch) -> int:
+        nbytes = int(batch.nbytes)
+        if nbytes > self.max_batch_bytes:
+            target = self._descriptor.target
+            raise InvalidRequest(
+                f"a record batch of {nbytes} bytes ({batch.num_rows} rows) for "
+                f"{target.schema}.{target.table} is larger than this writer's --max-batch-bytes "
+                f"({self.max_batch_bytes} bytes); send smaller batches.  Chunk "
+                f"{self._descriptor.chunk_id} was rolled back",
+                self._where().merged(setting="--max-batch-bytes"),
+            )
+        return nbytes
+
+    def close(self) -> None:
+        """End the reading helper; after an error, give a silent client one more idle period."""
+        grace = 1.0 if self._runtime.cancelled else self._stream.idle_timeout
+        self._stream.close(0.0 if self.finished else grace)
+
+    def _next_message(self) -> flight.FlightStreamChunk | None:
+        self._check()
         try:
-            return self._reader.read_chunk()
-        except StopIteration:
-            return None
+            return self._stream.next_message(self._check, self._idle)
         except (flight.FlightError, pa.ArrowException, OSError) as exc:
             raise ChunkNotConfirmed(
                 f"the put stream broke after {self.rows} rows ({type(exc).__name__}); "
@@ -284,9 +398,9 @@ class IncomingChunk:
                 if self.commit is not None:
                     raise InvalidRequest("the put sent a batch after its commit", self._where())
                 batch = message.data
+                nbytes = self._check_size(batch)
                 self.rows += batch.num_rows
                 self.batches += 1
-                nbytes = batch.nbytes
                 self.nbytes += nbytes
                 self._runtime.count_batch(table, "in", batch.num_rows, nbytes)
                 if self._state is not None:
@@ -315,6 +429,7 @@ class IncomingChunk:
         """Read (and drop) the rest of a stream whose chunk is already committed."""
         while (message := self._next_message()) is not None:
             if message.data is not None:
+                self._check_size(message.data)
                 self.rows += message.data.num_rows
             if message.app_metadata is not None:
                 self._take_commit(message.app_metadata)
@@ -350,8 +465,14 @@ def receive_chunk(
     context: flight.ServerCallContext,
     runtime: ServiceRuntime,
     state: CallState | None,
+    drop_connection: Callable[[], bool] = lambda: False,
 ) -> PutAck:
-    """Run one put (see the module docstring) and send its acknowledgement."""
+    """Run one put (see the module docstring) and send its acknowledgement.
+
+    ``drop_connection`` shuts the client's connection down; it is used only
+    when a put that was ended for silence stays silent (see
+    :class:`~bani.writer._put_stream.PutStream`).
+    """
     started = time.monotonic()
     descriptor = _descriptor(raw_descriptor)
     target = descriptor.target
@@ -364,11 +485,17 @@ def receive_chunk(
     definition = catalog.require(target.schema, target.table)
     if definition is not None:
         check_stream_schema(reader.schema, definition, chunk_id=descriptor.chunk_id)
-    incoming = IncomingChunk(reader, context, runtime, descriptor, state)
+    incoming = IncomingChunk(
+        reader, context, runtime, descriptor, state, drop_connection=drop_connection
+    )
     marker = ChunkMarker(descriptor.run_id, descriptor.chunk_id)
-    rows = sink.write_chunk(target.table, target.schema, incoming, marker)
+    try:
+        rows = sink.write_chunk(target.table, target.schema, incoming, marker)
+        if not incoming.started:
+            incoming.drain()
+    finally:
+        incoming.close()
     if not incoming.started:
-        incoming.drain()
         if incoming.commit is not None and incoming.commit.rows != rows:
             raise ChunkConflict(
                 f"chunk {descriptor.chunk_id} of run {descriptor.run_id} was committed with "

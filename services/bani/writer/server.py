@@ -25,9 +25,10 @@ from bani.service.auth import MIDDLEWARE_KEY, CallState, TokenSet
 from bani.service.errors import flight_boundary
 from bani.service.lifecycle import RunningService, start_service
 from bani.service.runtime import ServiceRuntime
-from bani.service.server import BaniFlightServer
+from bani.service.server import BaniFlightServer, with_pool_wait
 from bani.service.settings import ServiceSettings
 from bani.wire import HealthResult
+from bani.writer._put_stream import drop_peer_connection
 from bani.writer.actions import writer_actions
 from bani.writer.chunks import TargetCatalog, receive_chunk
 
@@ -64,7 +65,7 @@ def default_schema(sink: SinkConnector, config: ConnectionConfig) -> str:
 
 
 def _open_sink(settings: ServiceSettings) -> tuple[SinkConnector, ConnectionConfig]:
-    config = settings.connection_config()
+    config = with_pool_wait(settings.connection_config(), settings.pool_wait_timeout)
     cls = ConnectorRegistry.get(config.dialect)
     if not issubclass(cls, SinkConnector):
         raise ConfigurationError(
@@ -118,6 +119,7 @@ class WriterServer(BaniFlightServer):
             self.sink.disconnect()
         except Exception as exc:
             log.warning("disconnect_failed", error=str(exc))
+        super().close()
 
     def database_description(self) -> tuple[str, str]:
         return self.config.dialect, self.config.describe()
@@ -137,6 +139,7 @@ class WriterServer(BaniFlightServer):
         writer: flight.FlightMetadataWriter,
     ) -> None:
         state: CallState | None = context.get_middleware(MIDDLEWARE_KEY)
+        peer = context.peer() or ""
         receive_chunk(
             self.sink,
             self.catalog,
@@ -147,6 +150,7 @@ class WriterServer(BaniFlightServer):
             context=context,
             runtime=self.runtime,
             state=state,
+            drop_connection=lambda: drop_peer_connection(peer, self.port),
         )
 
 

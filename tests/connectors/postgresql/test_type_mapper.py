@@ -140,7 +140,8 @@ def test_lossy_and_refused_columns_say_so() -> None:
 
 def test_same_dialect_keeps_the_declaration_and_moves_enums_to_the_target_schema() -> None:
     column = ColumnDefinition("c", "character varying(255)", "string", char_length=255)
-    assert ddl_for_column(column, "postgresql", "x").type_sql == "character varying(255)"
+    # parsed by PostgreSQL's own grammar and rendered again, never pasted
+    assert ddl_for_column(column, "postgresql", "x").type_sql == "varchar(255)"
     enum = ColumnDefinition("m", 'old."Mood"[]', "list<item: string>", enum_values=("a",))
     assert ddl_for_column(enum, "postgresql", "new").type_sql == '"new"."Mood"[]'
     serial = ColumnDefinition(

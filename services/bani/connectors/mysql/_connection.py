@@ -42,6 +42,7 @@ from bani.errors import (
     ConnectionFailed,
     DriverMissing,
     ErrorContext,
+    PoolBusy,
     ReadFailed,
     SchemaError,
     TableNotFound,
@@ -365,9 +366,11 @@ class ConnectionPool:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise ConnectionFailed(
-                        f"no pooled MySQL connection became free within "
-                        f"{self._options.pool_timeout:g} s (pool_size={self._size})",
+                    raise PoolBusy(
+                        f"all {self._size} MySQL connections stayed busy for "
+                        f"{self._options.pool_timeout:g} s (pool_size={self._size}); retry "
+                        "later, or raise --pool-size / --pool-wait-timeout (DSN option "
+                        "pool_timeout)",
                         connector=CONNECTOR,
                         setting="pool_timeout",
                     )

@@ -44,6 +44,8 @@ from bani.connectors.mysql.type_mapper import (
     quote_string,
 )
 from bani.domain.schema import ForeignKeyDefinition, IndexDefinition, TableDefinition
+from bani.errors import BaniError
+from bani.sqlguard import Purpose, Where, render_expression
 
 __all__ = [
     "MAX_IDENTIFIER_LENGTH",
@@ -95,7 +97,7 @@ def index_name(name: str) -> str:
 # -- defaults ----------------------------------------------------------------------
 
 
-def _same_dialect_default(default: str, target: MySQLType) -> str | None:
+def _same_dialect_default(default: str, target: MySQLType, column: str) -> str | None:
     """A MySQL source's default expression, if it is one we recognise as safe to repeat."""
     text = default.strip()
     if _ZERO_DATE_LITERAL.match(text):
@@ -104,8 +106,13 @@ def _same_dialect_default(default: str, target: MySQLType) -> str | None:
         return f"({text})" if target.is_lob else text
     if _NUMBER.match(text) or text.upper() == "NULL":
         return f"({text})" if target.is_lob and text.upper() != "NULL" else text
-    if _NOW.match(text) or _CALL.match(text):
-        return text if text.startswith("(") or _NOW.match(text) else f"({text})"
+    if _NOW.match(text):
+        return text
+    if _CALL.match(text):
+        # A function call: only an allow-listed function, rendered from its parse tree.
+        return render_expression(
+            text, "mysql", Purpose.DEFAULT, Where(column=column), parenthesize=True
+        )
     return None
 
 
@@ -213,6 +220,14 @@ def _auto_increment_key(table_def: TableDefinition, column: str) -> str:
 
 def plan_table(table_def: TableDefinition, mapper: MySQLTypeMapper, schema_name: str) -> TablePlan:
     """``CREATE TABLE`` for ``table_def`` in ``schema_name`` and every issue; executes nothing."""
+    try:
+        return _plan_table(table_def, mapper, schema_name)
+    except BaniError as exc:
+        raise exc.with_context(schema=schema_name, table=table_def.table_name) from None
+
+
+def _plan_table(table_def: TableDefinition, mapper: MySQLTypeMapper, schema_name: str
+                ) -> TablePlan:
     same = table_def.source_dialect.lower() in SAME_DIALECTS
     issues: list[ColumnIssue] = []
     name = table_def.table_name
@@ -273,7 +288,7 @@ def plan_table(table_def: TableDefinition, mapper: MySQLTypeMapper, schema_name:
                 )
         if column.default_value is not None and not auto:
             default = (
-                _same_dialect_default(column.default_value, target)
+                _same_dialect_default(column.default_value, target, column.name)
                 if same
                 else _cross_dialect_default(column.default_value, target)
             )
@@ -313,8 +328,13 @@ def plan_table(table_def: TableDefinition, mapper: MySQLTypeMapper, schema_name:
     lines.extend(extra_keys)
     for check in table_def.check_constraints:
         if same:
+            expression = render_expression(
+                check.expression, "mysql", Purpose.CHECK,
+                Where(schema=schema_name, table=name, constraint=check.name),
+                [c.name for c in table_def.columns],
+            )
             lines.append(
-                f"CONSTRAINT {quote_ident(index_name(check.name))} CHECK ({check.expression})"
+                f"CONSTRAINT {quote_ident(index_name(check.name))} CHECK ({expression})"
             )
         else:
             issues.append(

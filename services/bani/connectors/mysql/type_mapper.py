@@ -42,6 +42,7 @@ from bani.connectors.base import ColumnIssue, IssueKind
 from bani.domain.arrow_fields import parse_arrow_type
 from bani.domain.schema import ColumnDefinition
 from bani.errors import TypeMappingError
+from bani.sqlguard import Where
 
 __all__ = [
     "ARROW_TO_MYSQL",
@@ -465,7 +466,15 @@ class MySQLTypeMapper:
         or BLOB without a prefix, and a prefix would change what "unique" means.
         """
         if same_dialect and column.data_type:
-            parsed = parse_column_type(column.data_type)
+            try:
+                parsed = parse_column_type(column.data_type)
+            except TypeMappingError as exc:
+                # The declared type comes off the wire: it is parsed and rendered
+                # again, and anything outside the grammar is refused, never pasted.
+                raise Where(column=column.name).refuse(
+                    "column type", column.data_type, "it is not a MySQL type name with "
+                    "integer arguments, enum/set labels and unsigned/zerofill"
+                ) from exc
             return ColumnDDL(parsed.render(), parsed)
         if arrow_type is None:
             arrow_type = (

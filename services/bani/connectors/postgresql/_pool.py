@@ -17,6 +17,7 @@ atomic is visible in the code.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,18 +27,21 @@ from typing import Any, Final
 import psycopg
 
 from bani.connectors.postgresql._errors import translating
+from bani.connectors.postgresql._single_statement import SingleStatementCursor
 from bani.domain.project import ConnectionConfig
-from bani.errors import ConfigurationError, ConnectionFailed, ErrorContext
+from bani.errors import ConfigurationError, ConnectionFailed, ErrorContext, PoolBusy
 
 __all__ = ["BANI_OPTIONS", "ConnectionSettings", "Pool", "settings_from_config"]
 
 #: Options with a meaning to bani rather than to libpq; everything else in
 #: ``ConnectionConfig.options`` is passed to libpq as a connection parameter.
 BANI_OPTIONS: Final = frozenset(
-    {"schema", "schemas", "statement_timeout", "statement_timeout_ms", "read_only"}
+    {"schema", "schemas", "statement_timeout", "statement_timeout_ms", "read_only", "pool_timeout"}
 )
 
 _DEFAULT_PORT: Final = 5432
+#: Seconds a call waits for a pooled connection (option ``pool_timeout``) before PoolBusy.
+DEFAULT_POOL_TIMEOUT: Final = 30.0
 _APPLICATION_NAME: Final = "bani-flight"
 
 
@@ -54,6 +58,7 @@ class ConnectionSettings:
     source_schemas: tuple[str, ...] | None
     statement_timeout: str | None
     read_only: bool = False
+    pool_timeout: float = DEFAULT_POOL_TIMEOUT
     password: str | None = field(default=None, repr=False)
 
     def describe(self) -> str:
@@ -86,8 +91,25 @@ def settings_from_config(config: ConnectionConfig) -> ConnectionSettings:
         source_schemas=schemas,
         statement_timeout=_statement_timeout(options),
         read_only=_flag(options, "read_only"),
+        pool_timeout=_pool_timeout(options),
         password=config.resolve_password(),
     )
+
+
+def _pool_timeout(options: Mapping[str, str]) -> float:
+    raw = options.get("pool_timeout", "").strip()
+    if not raw:
+        return DEFAULT_POOL_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigurationError(
+            f"pool_timeout must be a positive number of seconds, got {raw!r}",
+            setting="pool_timeout",
+        )
+    return value
 
 
 def _statement_timeout(options: Mapping[str, str]) -> str | None:
@@ -147,9 +169,16 @@ class Pool:
                 "user": s.user,
                 "password": s.password,
             }
-            conn = psycopg.connect(autocommit=True, **params)
+            conn = psycopg.connect(
+                autocommit=True, cursor_factory=SingleStatementCursor, **params
+            )
         try:
             with translating("connect", self._context(), what=what, password=s.password):
+                # Literals rendered by bani.sqlguard are standard strings:
+                # backslashes are never escapes on this session.
+                conn.execute(
+                    "SELECT pg_catalog.set_config('standard_conforming_strings', 'on', false)"
+                )
                 if s.statement_timeout:
                     conn.execute(
                         "SELECT pg_catalog.set_config('statement_timeout', %s, false)",
@@ -174,6 +203,8 @@ class Pool:
             self._release(conn)
 
     def _acquire(self) -> psycopg.Connection[Any]:
+        wait = self._settings.pool_timeout
+        deadline = time.monotonic() + wait
         with self._cond:
             while True:
                 if self._closed:
@@ -189,7 +220,16 @@ class Pool:
                 if self._open < self._size:
                     self._open += 1
                     break
-                self._cond.wait()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PoolBusy(
+                        f"all {self._size} PostgreSQL connections to {self._settings.describe()} "
+                        f"stayed busy for {wait:g} s (pool_size={self._size}); retry later, or "
+                        "raise --pool-size / --pool-wait-timeout (DSN option pool_timeout)",
+                        connector="postgresql",
+                        setting="pool_timeout",
+                    )
+                self._cond.wait(remaining)
         try:
             return self.open_connection()
         except BaseException:

@@ -40,6 +40,7 @@ from bani.connectors.base import ColumnIssue, quote_ansi_identifier
 from bani.domain.arrow_fields import parse_arrow_type
 from bani.domain.schema import ColumnDefinition
 from bani.errors import TypeMappingError
+from bani.sqlguard import Where, render_type
 
 __all__ = [
     "ARRAY_ELEMENT_TYPES",
@@ -455,9 +456,11 @@ def _arrow_type(column: ColumnDefinition) -> pa.DataType | None:
 
 def _same_dialect(column: ColumnDefinition, target_schema: str) -> ColumnDdl:
     issues: list[ColumnIssue] = []
-    type_sql = column.data_type
     if column.enum_values:
         type_sql = _enum_reference(column.data_type, target_schema)
+    else:
+        # The declared type comes off the wire: parsed and rendered, never pasted.
+        type_sql = render_type(column.data_type, "postgresql", Where(column=column.name))
     default = column.default_value
     identity = column.is_identity or (default is not None and _is_sequence_default(default))
     default_sql = None

@@ -30,7 +30,8 @@ from bani.domain.schema import (
     IndexDefinition,
     TableDefinition,
 )
-from bani.errors import TypeMappingError
+from bani.errors import BaniError, TypeMappingError
+from bani.sqlguard import Purpose, Where, render_expression
 
 __all__ = [
     "FK_ACTIONS",
@@ -92,7 +93,12 @@ def sql_default(
         return None, None
     text = text.strip()
     if same_dialect:
-        return (text if _SQLITE_LITERAL.match(text) else f"({text})"), None
+        if _SQLITE_LITERAL.match(text):
+            return text, None
+        default = render_expression(
+            text, "sqlite", Purpose.DEFAULT, Where(column=column.name), parenthesize=True
+        )
+        return default, None
     if (m := _PORTABLE_LITERAL.match(text)) is not None:
         literal = m["literal"]
         return (None if literal.upper() == "NULL" else literal), None
@@ -178,6 +184,14 @@ def _refusals(table_def: TableDefinition) -> list[ColumnIssue]:
 
 
 def plan_table(table_def: TableDefinition) -> TablePlan:
+    """The CREATE TABLE and every issue; SQL text off the wire is rendered, never pasted."""
+    try:
+        return _plan_table(table_def)
+    except BaniError as exc:
+        raise exc.with_context(table=table_def.table_name) from None
+
+
+def _plan_table(table_def: TableDefinition) -> TablePlan:
     """The ``CREATE TABLE`` for ``table_def`` and every lossy, fallback or refused column.
 
     Same dialect (``source_dialect == "sqlite"``): every column keeps its
@@ -239,7 +253,12 @@ def plan_table(table_def: TableDefinition) -> TablePlan:
 
     for check in table_def.check_constraints:
         if same:
-            lines.append(f"CONSTRAINT {quote(check.name)} CHECK ({check.expression})")
+            expression = render_expression(
+                check.expression, "sqlite", Purpose.CHECK,
+                Where(table=table_def.table_name, constraint=check.name),
+                [c.name for c in table_def.columns],
+            )
+            lines.append(f"CONSTRAINT {quote(check.name)} CHECK ({expression})")
         else:
             issues.append(
                 ColumnIssue(

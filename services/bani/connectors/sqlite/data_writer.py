@@ -37,11 +37,13 @@ from bani.domain.schema import ForeignKeyDefinition, IndexDefinition, TableDefin
 from bani.errors import (
     BaniError,
     ChunkConflict,
+    InvalidRequest,
     SchemaError,
     SchemaMismatch,
     TableNotFound,
     TypeNotRepresentable,
 )
+from bani.sqlguard import Purpose, Where, render_expression
 
 __all__ = ["SQLiteWriter"]
 
@@ -238,7 +240,20 @@ class SQLiteWriter:
                 index=name,
                 reason="SQLite has no prefix indexes; the whole column is indexed",
             )
-        statement = create_index_sql(table, index, name, index.filter_predicate)
+        predicate = None
+        if index.filter_predicate:
+            try:
+                predicate = render_expression(
+                    index.filter_predicate, "sqlite", Purpose.PREDICATE,
+                    Where(table=table, constraint=name),
+                )
+            except InvalidRequest as refused:
+                # Nothing of it runs: the index is skipped, as for any predicate
+                # SQLite cannot evaluate, and the reason is logged.
+                log.warning("sqlite_partial_index_skipped", table=table, index=name,
+                            reason=refused.message)
+                return
+        statement = create_index_sql(table, index, name, predicate)
         try:
             conn.execute(statement)
         except sqlite3.Error as exc:

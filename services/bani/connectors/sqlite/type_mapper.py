@@ -75,6 +75,11 @@ DECIMAL_TEXT: Final = "DECIMAL_TEXT"
 # -- declared types ---------------------------------------------------------------
 
 _ARGS: Final = re.compile(r"\(\s*([+-]?\d+)\s*(?:,\s*([+-]?\d+)\s*)?\)")
+#: Words that would end a type name and start a column constraint in SQLite's grammar.
+_CONSTRAINT_WORDS: Final = frozenset(
+    {"CONSTRAINT", "PRIMARY", "KEY", "NOT", "NULL", "UNIQUE", "CHECK", "DEFAULT", "COLLATE",
+     "REFERENCES", "GENERATED", "AS", "ON", "CONFLICT", "AUTOINCREMENT"}
+)
 _SAFE_DECLARED: Final = re.compile(
     r"^(?:[A-Za-z_][A-Za-z0-9_]*(?:\s+[A-Za-z_][A-Za-z0-9_]*)*"
     r"(?:\s*\(\s*[+-]?\d+(?:\.\d+)?\s*(?:,\s*[+-]?\d+(?:\.\d+)?\s*)?\))?)?$"
@@ -185,7 +190,8 @@ def is_safe_declared_type(declared: str) -> bool:
     signed numbers in parentheses; anything else (a type arriving over the wire
     with a ``)`` in it) is not re-emitted.
     """
-    return bool(_SAFE_DECLARED.match(declared.strip()))
+    words = {w.upper() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", declared)}
+    return bool(_SAFE_DECLARED.match(declared.strip())) and not words & _CONSTRAINT_WORDS
 
 
 # -- Arrow -> SQLite ------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Hostile-peer tests: a client holding a valid token that sends malicious strings."""

@@ -175,12 +175,16 @@ def test_an_abandoned_stream_frees_its_connection_without_draining(
     db = mysql_conn.db.decode() if isinstance(mysql_conn.db, bytes) else mysql_conn.db
     connector = connect_mysql(pool_size=1, read_driver="pymysql", pool_timeout="0.5")
     stream = cast(Generator[Any, None, None], connector.read_table("nums", db, batch_size=2))
-    assert next(stream).num_rows == 2
-    # The only pooled connection is busy with the unfinished stream.
-    with pytest.raises(ConnectionFailed) as caught:
-        connector.estimate_row_count("nums", db)
-    assert caught.value.context.setting == "pool_timeout"
-    stream.close()
+    try:
+        assert next(stream).num_rows == 2
+        # The only pooled connection is busy with the unfinished stream.
+        with pytest.raises(ConnectionFailed) as caught:
+            connector.estimate_row_count("nums", db)
+        assert caught.value.context.setting == "pool_timeout"
+    finally:
+        # Even on failure: an open stream holds a metadata lock that would make
+        # the fixture's DROP DATABASE wait forever.
+        stream.close()
     assert sum(b.num_rows for b in connector.read_table("nums", db)) == 6
     assert connector.table_exists("nums", db)
 

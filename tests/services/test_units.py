@@ -287,3 +287,42 @@ def test_errors_cross_the_wire_with_class_and_context(error: Exception, flight_c
     assert type(back) is type(error)
     assert back.context == error.context and back.message == error.message
     assert getattr(back, "request_id", None) == "r1"
+
+
+_LONG_ACCENTED = "é" * 8000
+
+
+def test_a_huge_non_ascii_error_fits_the_trailers() -> None:
+    """The worst case of what ends up in gRPC trailers stays under its 8 KiB soft limit."""
+    error = SchemaNotAllowed(f"not into {_LONG_ACCENTED!r}", schema=_LONG_ACCENTED,
+                             table=_LONG_ACCENTED, column=_LONG_ACCENTED)
+    sent = to_flight_error(error, request_id="r" * 36, service="writer")
+    text = str(sent).encode("utf-8")
+    percent_encoded = sum(1 if 0x20 <= b <= 0x7E and b != 0x25 else 3 for b in text)
+    base64_text = (len(text) + 2) // 3 * 4
+    base64_detail = (len(sent.extra_info) + 2) // 3 * 4
+    assert percent_encoded + base64_text + base64_detail < 6 * 1024
+    back = from_flight_error(sent)
+    assert type(back) is SchemaNotAllowed and back.message.startswith("not into 'ééé")
+
+
+class _RefusingServer(flight.FlightServerBase):
+    """Answers every action with an error that echoes a long non-ASCII name."""
+
+    def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> None:
+        raise to_flight_error(SchemaNotAllowed(f"not into {_LONG_ACCENTED!r}",
+                                               schema=_LONG_ACCENTED))
+
+
+def test_a_huge_non_ascii_error_arrives_typed_every_time() -> None:
+    """gRPC drops oversized trailers at random, so one call proves little: make many."""
+    server = _RefusingServer("grpc://127.0.0.1:0")
+    try:
+        client = flight.connect(f"grpc://127.0.0.1:{server.port}")
+        for _ in range(60):
+            with pytest.raises(flight.FlightUnauthorizedError) as caught:
+                list(client.do_action(flight.Action("x", b"")))
+            assert type(from_flight_error(caught.value)) is SchemaNotAllowed
+        client.close()
+    finally:
+        server.shutdown()

@@ -106,30 +106,44 @@ class InternalError(Terminal, BaniError, code="internal"):
     """An unexpected failure inside a service; its log has the details under the request id."""
 
 
-#: Longest error message sent, in UTF-8 bytes.  The status text and the
-#: ErrorDetail (which repeats the message) share gRPC's trailers (8 KiB by default).
-_MAX_TEXT: Final = 1500
+#: Largest error text sent, in bytes as gRPC percent-encodes them.  gRPC carries the
+#: status text percent-encoded in ``grpc-message``; Arrow repeats it base64-encoded and
+#: adds the ErrorDetail (which repeats the message) in binary trailers.  gRPC rejects
+#: trailers above 8 KiB *at random* (certainly above 16 KiB), so a long non-ASCII name
+#: echoed into an error must be cut by its encoded size, not its character count:
+#: 1000 + 4/3 x 1000 + 4/3 x (1000 + context) stays well under 8 KiB.
+_MAX_TEXT: Final = 1000
+
+
+def _encoded_cost(byte: int) -> int:
+    """What one UTF-8 byte costs in ``grpc-message`` (printable ASCII but ``%`` is kept)."""
+    return 1 if 0x20 <= byte <= 0x7E and byte != 0x25 else 3
 
 
 def _clip_text(text: str, limit: int = _MAX_TEXT) -> str:
-    """``text`` cut to at most ``limit`` UTF-8 bytes (on a character boundary)."""
+    """``text`` cut (on a character boundary) so that its percent-encoded form fits ``limit``."""
     raw = text.encode("utf-8")
-    if len(raw) <= limit:
+    if sum(map(_encoded_cost, raw)) <= limit:
         return text
-    return raw[: limit - 4].decode("utf-8", errors="ignore") + " …"
+    budget, kept = limit - 4, 0  # room for the " …" marker (an ASCII space and 3 bytes)
+    for byte in raw:
+        budget -= _encoded_cost(byte)
+        if budget < 0:
+            break
+        kept += 1
+    return raw[:kept].decode("utf-8", errors="ignore") + " …"
 
 
-#: Longest context value sent, in UTF-8 bytes (a name, a setting); the status text and the
-#: ErrorDetail both travel in gRPC trailers (8 KiB by default).
+#: Largest context value sent (a name, a setting), in percent-encoded bytes as above.
 _MAX_CONTEXT_VALUE: Final = 128
 
 
 def _clipped(context: ErrorContext) -> ErrorContext:
-    """``context`` with every value cut to :data:`_MAX_CONTEXT_VALUE` bytes."""
+    """``context`` with every value cut to :data:`_MAX_CONTEXT_VALUE` encoded bytes."""
     changes = {
-        name: _clip_text(value, _MAX_CONTEXT_VALUE)
+        name: clipped
         for name, value in context.as_dict().items()
-        if len(value.encode("utf-8")) > _MAX_CONTEXT_VALUE
+        if (clipped := _clip_text(value, _MAX_CONTEXT_VALUE)) != value
     }
     return dataclasses.replace(context, **changes) if changes else context
 
@@ -177,9 +191,8 @@ def _flight_class(error: BaniError) -> Callable[[str, bytes], Exception]:
 def to_flight_error(error: BaniError, *, request_id: str = "", service: str = "") -> Exception:
     """The typed Flight error for ``error``: its text is ``str(error)``, its detail the proto."""
     detail = detail_from_error(error, request_id=request_id, service=service)
-    message = _clip_text(error.message)
     where = _clipped(error.context).describe()
-    text = f"{message} ({where})" if where else message
+    text = _clip_text(f"{error.message} ({where})" if where else error.message)
     return _flight_class(error)(text, detail.SerializeToString())
 
 

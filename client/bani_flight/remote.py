@@ -23,8 +23,8 @@ from google.protobuf.message import Message
 from pyarrow import flight
 
 from bani import wire
-from bani.connectors.base import TablePlan
 from bani.domain.chunks import CommittedChunk, KeyRange
+from bani.domain.plans import TablePlan
 from bani.domain.schema import (
     DatabaseSchema,
     EnumTypeDefinition,

@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bani.domain.chunks import ChunkMarker, CommittedChunk, KeyRange
+from bani.domain.plans import ColumnIssue, IssueKind, TablePlan
 from bani.domain.project import ConnectionConfig
 from bani.domain.schema import (
     DatabaseSchema,
@@ -55,6 +56,7 @@ from bani.errors import ChunkAtomicityUnsupported
 __all__ = [
     "Capabilities",
     "ColumnIssue",
+    "IssueKind",
     "SinkConnector",
     "SourceConnector",
     "TablePlan",
@@ -81,32 +83,6 @@ class Capabilities:
     transactional_ddl: bool = False
     atomic_chunks: bool = False
     bulk_path: BulkPath = "unknown"
-
-
-IssueKind = Literal["lossy", "refused", "default_dropped", "fallback"]
-
-
-@dataclass(frozen=True)
-class ColumnIssue:
-    """A column that will not arrive exactly as it left, and why."""
-
-    column: str
-    kind: IssueKind
-    reason: str
-
-
-@dataclass(frozen=True)
-class TablePlan:
-    """What ``create_table`` would execute for a table, and what it would lose."""
-
-    schema_name: str
-    table_name: str
-    statements: tuple[str, ...]
-    issues: tuple[ColumnIssue, ...] = ()
-
-    @property
-    def refused(self) -> tuple[ColumnIssue, ...]:
-        return tuple(i for i in self.issues if i.kind == "refused")
 
 
 def quote_ansi_identifier(name: str) -> str:

@@ -17,9 +17,9 @@ from typing import Final, TypeVar
 import pyarrow as pa
 from google.protobuf.message import DecodeError, Message
 
-from bani.connectors.base import ColumnIssue, TablePlan
 from bani.domain import chunks as domain_chunks
 from bani.domain import schema as domain
+from bani.domain.plans import ColumnIssue, TablePlan
 from bani.errors import BaniError, ErrorContext
 from bani.verify import TableStats
 from bani.wire._generated import common_pb2, schema_pb2, writer_pb2
